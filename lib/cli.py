@@ -1,4 +1,5 @@
 """Command-line plumbing shared by the root scripts: one-line errors instead of tracebacks."""
+import argparse
 import sys
 
 
@@ -19,3 +20,10 @@ def run_main(main, argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors (bad flag or value) become a one-line :class:`UserError`."""
+
+    def error(self, message):
+        raise UserError("{} (see {} --help)".format(message, self.prog))
