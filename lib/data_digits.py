@@ -1,5 +1,8 @@
 """28x28 grey images as whole tensors: MNIST, Fashion-MNIST, or scikit-learn's digits for offline work.
 
+``mnist10k`` is the real MNIST test set alone (10,000 digits, split 8,000 / 2,000), for when only its two
+idx files are at hand offline.
+
 Every loader returns float images ``(N, 1, 28, 28)`` in [0, 1] and long labels ``(N,)``, the whole split
 at once, so training can put it on the device once and slice batches from it.
 """
@@ -17,11 +20,12 @@ import torch.nn.functional as F
 
 from lib.cli import UserError
 
-DATASET_CHOICES = ("mnist", "digits", "fashion")
+DATASET_CHOICES = ("mnist", "digits", "fashion", "mnist10k")
 DATASET_NAMES = {
     "mnist": "MNIST",
     "digits": "scikit-learn 8x8 digits scaled to 28x28 (not MNIST)",
     "fashion": "Fashion-MNIST",
+    "mnist10k": "MNIST-10k (the 10,000 MNIST test digits only: 8,000 to train, 2,000 held out)",
 }
 # Where torchvision keeps each download below --data_dir, and the idx files of each split.
 TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
@@ -29,6 +33,7 @@ IDX_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+MNIST10K_TRAIN = 8000  # of the 10,000 test digits; the other 2,000 are the held-out test split
 DOWNLOAD_TIMEOUT_S = 30  # torchvision sets none: a firewalled network would otherwise hang for ever
 
 DigitData = namedtuple("DigitData", "train_images train_labels test_images test_labels")
@@ -156,10 +161,36 @@ def load_sklearn_digits(test_fraction=0.2, split_seed=0):
     return DigitData(images[train], labels[train], images[test], labels[test])
 
 
+def load_mnist10k(data_dir="data", split_seed=0):
+    """The 10,000 MNIST test digits from ``data_dir`` or ``data_dir/MNIST/raw``, split 8,000 / 2,000.
+
+    The split is a fixed permutation (``split_seed``) rather than a cut by position: the test set's first
+    5,000 digits are cleaner and easier than its last 5,000 (different writers), so the last 2,000 alone
+    would be a harder test set than the training digits.
+    """
+    folders = [data_dir, os.path.join(data_dir, TORCHVISION_FOLDERS["mnist"], "raw")]
+    image_stem, label_stem = IDX_STEMS["test"]
+    for folder in folders:
+        if find_idx_file(folder, image_stem) and find_idx_file(folder, label_stem):
+            images, labels = read_idx_split(folder, "test")
+            break
+    else:
+        raise UserError("--dataset mnist10k needs the MNIST test set files {0}.gz and {1}.gz (or unzipped) in {2} "
+                        "or {3}; found in neither".format(image_stem, label_stem, *folders))
+    if images.shape[0] <= MNIST10K_TRAIN:
+        raise UserError("{} holds {} digits; mnist10k needs more than {} (the MNIST test set has 10,000)".format(
+            folder, images.shape[0], MNIST10K_TRAIN))
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(split_seed))
+    train, test = order[:MNIST10K_TRAIN], order[MNIST10K_TRAIN:]
+    return DigitData(images[train], labels[train], images[test], labels[test])
+
+
 def load_dataset(name, data_dir="data", download=True):
     """Load ``name`` (one of DATASET_CHOICES) as a :class:`DigitData` of four tensors on the CPU."""
     if name == "digits":
         return load_sklearn_digits()
+    if name == "mnist10k":
+        return load_mnist10k(data_dir)
     if name in TORCHVISION_FOLDERS:
         return load_torchvision_idx(name, data_dir, download)
     raise UserError("unknown dataset {!r}; choose one of {}".format(name, ", ".join(DATASET_CHOICES)))

@@ -113,3 +113,44 @@ def test_real_mnist_test_set(shared_data):
     assert labels[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]  # the well-known first test digits
     assert np.bincount(labels.numpy()).tolist()[:2] == [980, 1135]
     assert 0.12 < images.mean().item() < 0.14  # MNIST's mean intensity is 0.1307 (train) / 0.1325 (test)
+
+
+def test_mnist10k_from_placed_files_is_a_fixed_disjoint_split(tmp_path, monkeypatch):
+    count = 8010
+    index = np.arange(count)
+    pixels = np.zeros((count, 28, 28), dtype=np.int64)
+    pixels[:, 0, 0], pixels[:, 0, 1] = index // 256, index % 256  # each digit carries its position
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(str(raw / "t10k-images-idx3-ubyte.gz"), pixels)
+    write_idx(str(raw / "t10k-labels-idx1-ubyte"), index % 10)  # unzipped works too
+    monkeypatch.setattr(data_digits, "_download", lambda *args: pytest.fail("must not download"))
+    data = load_dataset("mnist10k", str(tmp_path))  # found below data_dir/MNIST/raw
+
+    def positions(images):
+        codes = (images[:, 0, 0, :2] * 255).round().long()
+        return (codes[:, 0] * 256 + codes[:, 1]).tolist()
+
+    train, test = positions(data.train_images), positions(data.test_images)
+    assert len(train) == 8000 and len(test) == 10
+    assert sorted(train + test) == list(range(count))  # disjoint, nothing lost
+    assert data.train_labels.tolist() == [i % 10 for i in train] and data.test_labels.tolist() == [i % 10 for i in test]
+    assert test != list(range(8000, count))  # a seeded shuffle, not a cut by position
+    assert positions(load_dataset("mnist10k", str(tmp_path)).test_images) == test  # the same every time
+
+
+def test_mnist10k_missing_files_is_one_clear_line(tmp_path):
+    with pytest.raises(UserError) as excinfo:
+        load_dataset("mnist10k", str(tmp_path))
+    message = str(excinfo.value)
+    assert "\n" not in message and "t10k-images-idx3-ubyte.gz" in message
+    assert str(tmp_path) in message and os.path.join(str(tmp_path), "MNIST", "raw") in message
+
+
+def test_mnist10k_real_digits(shared_data):
+    data = load_dataset("mnist10k", os.path.join(shared_data, "mnist_test"))
+    assert data.train_images.shape == (8000, 1, 28, 28) and data.test_images.shape == (2000, 1, 28, 28)
+    assert data.train_labels.sum() + data.test_labels.sum() == sum(d * n for d, n in enumerate(
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]))  # MNIST's test-set class counts
+    assert sorted(set(data.test_labels.tolist())) == list(range(10))
+    assert min(np.bincount(data.test_labels.numpy())) > 150  # every class held out, roughly in proportion

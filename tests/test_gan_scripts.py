@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+import lib.gan_run
 import run_gan_training
 from lib.gan_checkpoint import load_generator
 from lib.model_gan import Discriminator
@@ -23,7 +24,7 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def small_synthetic_set(monkeypatch):
     """The procedural set with 80 instead of 800 flowers keeps these runs to a second or two."""
-    monkeypatch.setattr(run_gan_training, "SYNTHETIC_IMAGES", NUM_IMAGES)
+    monkeypatch.setattr(lib.gan_run, "SYNTHETIC_IMAGES", NUM_IMAGES)
 
 
 def train(tmp_path, *extra):
