@@ -28,8 +28,10 @@ from lib.gan_run import DEFAULTS as GAN_DEFAULTS
 from lib.gan_run import run_gan_training
 from lib.gan_training import read_losses
 from lib.report import COMPARISON_FILE, save_comparison, write_report
+from lib.settings import settings_from
 from lib.train_vae import train_vae
-from lib.vae_run import HISTORY_FILE, MODEL_FILE, read_json, write_json
+from lib.run_dir import read_json, write_json
+from lib.vae_run import HISTORY_FILE, MODEL_FILE
 
 KL_WEIGHTS = (1.0, 0.0, 30.0)
 COMPARISON_STEP, GAN_STEP = "comparison", "gan"
@@ -71,16 +73,7 @@ class ExperimentConfig:
 
 def resolve_config(config=None, **overrides):
     """Fill the None settings of ``config`` (a config, dict or argparse namespace) from the preset; check them."""
-    if config is None:
-        values = {}
-    elif isinstance(config, ExperimentConfig):
-        values = dataclasses.asdict(config)
-    elif isinstance(config, dict):
-        values = dict(config)
-    else:
-        values = dict(vars(config))
-    values.update(overrides)
-    config = ExperimentConfig(**values)
+    config = settings_from(ExperimentConfig, config, "experiment setting", **overrides)
     preset = QUICK if config.quick else FULL
     if config.gan_data_dir is not None and config.gan_synthetic:
         raise UserError("--gan_data_dir and --gan_synthetic exclude each other")

@@ -11,7 +11,8 @@ from lib.cli import UserError  # noqa: E402
 from lib.data_digits import DATASET_NAMES, load_dataset  # noqa: E402
 from lib.device import get_device  # noqa: E402
 from lib.tensor_batches import iterate_minibatches  # noqa: E402
-from lib.vae_run import default_out_dir, load_model, read_model_config, training_command, write_json  # noqa: E402
+from lib.run_dir import write_json  # noqa: E402
+from lib.vae_run import default_out_dir, load_model, read_model_config, training_command  # noqa: E402
 
 LATENT_SPACE_FILE = "latent_space.png"
 LATENT_STATS_FILE = "latent_stats.json"

@@ -21,6 +21,7 @@ from lib.image_grid import save_image_grid
 from lib.model_gan import Discriminator, Generator, weights_init
 from lib.run_dir import timestamp, unique_run_dir
 from lib.seed import set_seed
+from lib.settings import settings_from
 
 # Settings that define a run; on resume they come from the run's checkpoint.
 DEFAULTS = dict(batch_size=128, nz=64, ngf=32, ndf=32, lr=2e-4, beta1=0.5, beta2=0.999, seed=999,
@@ -53,20 +54,7 @@ class GANRunOptions:
 
 def make_options(options=None, **overrides):
     """A :class:`GANRunOptions` from options, a dict or an argparse namespace, plus keyword overrides."""
-    if options is None:
-        values = {}
-    elif isinstance(options, GANRunOptions):
-        values = dataclasses.asdict(options)
-    elif isinstance(options, dict):
-        values = dict(options)
-    else:
-        values = dict(vars(options))
-    values.update(overrides)
-    known = {field.name for field in dataclasses.fields(GANRunOptions)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError("unknown GAN training option(s): {}".format(", ".join(unknown)))
-    return GANRunOptions(**values)
+    return settings_from(GANRunOptions, options, "GAN training option", **overrides)
 
 
 def resolve_settings(args, checkpoint=None):

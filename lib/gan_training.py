@@ -9,7 +9,6 @@ Files of a run folder (names below): ``training_images.png``, ``fixed_noise.pt``
 ``losses.json``, ``generator.pth`` / ``discriminator.pth`` (plain state_dicts, the course's format)
 and ``checkpoint.pt`` (both networks, both optimizers, fixed noise, random states, history).
 """
-import json
 import math
 import os
 import sys
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from lib.cli import UserError
 from lib.gan_checkpoint import DISCRIMINATOR_FILE, GENERATOR_FILE, RUN_CHECKPOINT, torch_load
 from lib.image_grid import save_image_grid
+from lib.run_dir import read_json, write_json
 from lib.tensor_batches import iterate_minibatches, num_batches
 from lib.train_gan import update_discriminator, update_generator
 
@@ -189,21 +189,9 @@ def read_run_checkpoint(run_dir):
     return checkpoint
 
 
-def write_json(path, payload):
-    """Write ``payload`` as indented JSON through a temporary file (a kill never leaves half a file)."""
-    with open(path + ".tmp", "w") as handle:
-        json.dump(payload, handle, indent=1)
-    os.replace(path + ".tmp", path)
-
-
 def read_losses(run_dir):
     """The ``losses.json`` of a run folder as a dict."""
-    path = os.path.join(run_dir, LOSSES_FILE)
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UserError("cannot read {}: {}".format(path, err))
+    return read_json(os.path.join(run_dir, LOSSES_FILE))
 
 
 def atomic_torch_save(obj, path):

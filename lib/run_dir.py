@@ -1,4 +1,5 @@
 """Output folders: every run writes into a folder of its own and never overwrites earlier results."""
+import json
 import os
 import time
 
@@ -36,3 +37,21 @@ def unique_run_dir(parent, name):
         except FileExistsError:
             candidate = os.path.join(parent, "{}_{}".format(name, suffix))
             suffix += 1
+
+
+def write_json(path, payload):
+    """Write ``payload`` as indented JSON through a temporary file, so a kill never leaves half a file."""
+    tmp_path = path + ".tmp"
+    with open(tmp_path, "w") as handle:
+        json.dump(payload, handle, indent=1)
+        handle.write("\n")
+    os.replace(tmp_path, path)
+
+
+def read_json(path):
+    """Parse a JSON file of a run folder; a missing or broken file is a one-line :class:`UserError`."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError("cannot read {}: {}".format(path, err))

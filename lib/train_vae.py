@@ -17,10 +17,11 @@ from lib.device import get_device
 from lib.image_grid import save_image_grid, stack_rows
 from lib.loss_vae import VAELoss
 from lib.model_vae import VAE
-from lib.run_dir import prepare_output_dir
+from lib.run_dir import prepare_output_dir, write_json
 from lib.seed import set_seed
+from lib.settings import settings_from
 from lib.tensor_batches import iterate_minibatches, num_batches
-from lib.vae_run import HISTORY_FILE, MODEL_FILE, default_out_dir, save_model, write_json
+from lib.vae_run import HISTORY_FILE, MODEL_FILE, default_out_dir, save_model
 
 TRAINING_IMAGES_FILE = "training_images.png"
 RECONSTRUCTIONS_FILE = "reconstructions_epoch_{:02d}.png"
@@ -49,20 +50,7 @@ class VAETrainConfig:
 
 def make_config(config=None, **overrides):
     """A :class:`VAETrainConfig` from a config, a dict or an argparse namespace, plus keyword overrides."""
-    if config is None:
-        values = {}
-    elif isinstance(config, VAETrainConfig):
-        values = dataclasses.asdict(config)
-    elif isinstance(config, dict):
-        values = dict(config)
-    else:
-        values = dict(vars(config))
-    values.update(overrides)
-    known = {field.name for field in dataclasses.fields(VAETrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError("unknown VAE training setting(s): {}".format(", ".join(unknown)))
-    return VAETrainConfig(**values)
+    return settings_from(VAETrainConfig, config, "VAE training setting", **overrides)
 
 
 def check_config(config):
@@ -177,8 +165,9 @@ def print_banner(config, out_dir, device, data):
         float(config.kl_loss_weight), DATASET_NAMES[config.dataset], data.train_images.shape[0],
         data.test_images.shape[0], config.epochs, device, out_dir))
     if config.dataset != "mnist":
-        print("NOTE: --dataset {} is NOT MNIST; its folder and figures are labelled '{}'".format(
-            config.dataset, config.dataset))
+        what = "not the standard MNIST split" if config.dataset == "mnist10k" else "NOT MNIST"
+        print("NOTE: --dataset {} is {}; its folder and figures are labelled '{}'".format(
+            config.dataset, what, config.dataset))
 
 
 def train_vae(config=None, data=None, **overrides):

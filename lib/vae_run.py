@@ -3,7 +3,6 @@
 A run folder holds ``model.pth`` (the state_dict) beside ``model_config.json`` (the constructor
 arguments, the data set and the KL weight), so a model can be rebuilt without guessing its shape.
 """
-import json
 import os
 import pickle
 
@@ -11,6 +10,7 @@ import torch
 
 from lib.cli import UserError
 from lib.model_vae import VAE
+from lib.run_dir import read_json, write_json
 
 MODEL_FILE = "model.pth"
 MODEL_CONFIG_FILE = "model_config.json"
@@ -32,24 +32,6 @@ def training_command(kl_loss_weight, dataset="mnist", out_dir=None):
     if out_dir is not None:
         command += " --out_dir {}".format(out_dir)
     return command
-
-
-def write_json(path, payload):
-    """Write ``payload`` as indented JSON (via a temporary file, so a crash never leaves half a file)."""
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(tmp_path, path)
-
-
-def read_json(path):
-    """Parse a JSON file; a broken file is a :class:`UserError`."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError("cannot read {}: {}".format(path, err))
 
 
 def save_model(run_dir, model, extra=None):
