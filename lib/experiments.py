@@ -23,14 +23,14 @@ from lib.cli import UserError
 from lib.data_digits import DATASET_CHOICES, load_dataset
 from lib.data_flowers import find_images
 from lib.explore_latent_space import LATENT_SPACE_FILE, LATENT_STATS_FILE, plot_run_latent_space
-from lib.gan_checkpoint import RUN_CHECKPOINT, torch_load
+from lib.gan_checkpoint import RUN_CHECKPOINT
 from lib.gan_run import DEFAULTS as GAN_DEFAULTS
 from lib.gan_run import run_gan_training
 from lib.gan_training import read_losses
 from lib.report import COMPARISON_FILE, save_comparison, write_report
 from lib.settings import settings_from
 from lib.train_vae import train_vae
-from lib.run_dir import read_json, write_json
+from lib.run_dir import read_json, torch_load, write_json
 from lib.vae_run import HISTORY_FILE, MODEL_FILE
 
 KL_WEIGHTS = (1.0, 0.0, 30.0)

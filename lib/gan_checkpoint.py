@@ -6,24 +6,13 @@ load any of our runs (or the course's weights) without being told ngf / nz.
 """
 import os
 
-import torch
-
 from lib.cli import UserError
 from lib.model_gan import Generator
+from lib.run_dir import torch_load
 
 RUN_CHECKPOINT = "checkpoint.pt"   # everything a resumed run needs
 GENERATOR_FILE = "generator.pth"    # plain state_dict, same format as the course's published weights
 DISCRIMINATOR_FILE = "discriminator.pth"
-
-
-def torch_load(path):
-    """``torch.load`` on the CPU, tensors and plain containers only; unreadable files become UserError."""
-    if not os.path.isfile(path):
-        raise UserError("checkpoint {} does not exist".format(path))
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated or foreign files
-        raise UserError("cannot read {} as a torch checkpoint ({})".format(path, str(err).splitlines()[0]))
 
 
 def generator_sizes(state_dict, source="checkpoint"):

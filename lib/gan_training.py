@@ -19,9 +19,9 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from lib.cli import UserError
-from lib.gan_checkpoint import DISCRIMINATOR_FILE, GENERATOR_FILE, RUN_CHECKPOINT, torch_load
+from lib.gan_checkpoint import DISCRIMINATOR_FILE, GENERATOR_FILE, RUN_CHECKPOINT
 from lib.image_grid import save_image_grid
-from lib.run_dir import read_json, write_json
+from lib.run_dir import read_json, torch_load, write_json
 from lib.tensor_batches import iterate_minibatches, num_batches
 from lib.train_gan import update_discriminator, update_generator
 

@@ -3,6 +3,8 @@ import json
 import os
 import time
 
+import torch
+
 from lib.cli import UserError
 
 
@@ -55,3 +57,13 @@ def read_json(path):
             return json.load(handle)
     except (OSError, ValueError) as err:
         raise UserError("cannot read {}: {}".format(path, err))
+
+
+def torch_load(path):
+    """``torch.load`` on the CPU, tensors and plain containers only; unreadable files become UserError."""
+    if not os.path.isfile(path):
+        raise UserError("checkpoint {} does not exist".format(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise UserError("cannot read {} as a torch checkpoint ({})".format(path, str(err).splitlines()[0]))

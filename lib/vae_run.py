@@ -4,13 +4,12 @@ A run folder holds ``model.pth`` (the state_dict) beside ``model_config.json`` (
 arguments, the data set and the KL weight), so a model can be rebuilt without guessing its shape.
 """
 import os
-import pickle
 
 import torch
 
 from lib.cli import UserError
 from lib.model_vae import VAE
-from lib.run_dir import read_json, write_json
+from lib.run_dir import read_json, torch_load, write_json
 
 MODEL_FILE = "model.pth"
 MODEL_CONFIG_FILE = "model_config.json"
@@ -64,10 +63,7 @@ def load_model(run_dir, device="cpu", missing_hint=None):
         hint = "; train it first: {}".format(missing_hint) if missing_hint else ""
         raise UserError("no trained model at {}{}".format(path, hint))
     config = read_model_config(run_dir)
-    try:
-        state_dict = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise UserError("{} is not a readable PyTorch checkpoint ({})".format(path, _first_line(err)))
+    state_dict = torch_load(path)
     try:
         model = VAE(**{key: config[key] for key in DEFAULT_MODEL_CONFIG})
         model.load_state_dict(state_dict)

@@ -169,11 +169,7 @@ def tiny_bank(n=40, seed=0):
 
 
 def tiny_state(seed=5):
-    torch.manual_seed(seed)
-    g, d = Generator(4, 3, NZ), Discriminator(4, 3)
-    g.apply(weights_init)
-    d.apply(weights_init)
-    opt_g, opt_d = make_optimizers(g, d)
+    g, d, opt_g, opt_d, _, _, _ = tiny_setup(seed)
     settings = dict(batch_size=16, nz=NZ, seed=seed)
     return TrainingState(g, d, opt_g, opt_d, torch.randn(64, NZ, 1, 1), settings)
 
